@@ -19,6 +19,7 @@ __all__ = [
     "DecoderMissingError",
     "AnnotationError",
     "ModelError",
+    "FieldError",
     "JobError",
     "WriteError",
     "FolderMissing",
@@ -52,6 +53,29 @@ class AnnotationError(McalcError):
 
 class ModelError(McalcError):
     """A model cannot be built, loaded, trained or applied as asked."""
+
+
+class FieldError(ModelError, ValueError):
+    """One field of a configuration (:class:`~mcalc.models.train_config.TrainConfig`) has a
+    value it cannot take (a :class:`ValueError` too, for callers of the checks that raised
+    one before). The message names the field as the library takes it
+    (``batch must be a whole number from 1 to 1024, got 0``); the command line names its
+    flag instead (``--batch``) and a page its label, with :meth:`named`.
+
+    Example:
+        >>> FieldError("epochs", "must be a whole number from 1 to 1000, got 0").named("--epochs")
+        '--epochs must be a whole number from 1 to 1000, got 0'
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(self.named(field))
+
+    def named(self, name: str) -> str:
+        """The message with the field called ``name``."""
+        sep = "" if self.problem.startswith(":") else " "
+        return f"{name}{sep}{self.problem}"
 
 
 class JobError(McalcError):

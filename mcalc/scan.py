@@ -94,7 +94,7 @@ class ScanReport:
             "problems": [p.as_dict() for p in self.problems],
             "per_image": [
                 {
-                    "key": s.key,
+                    "image_key": s.key,  # as predict's, audit's and the batch table's
                     "path": s.path,
                     "readable": s.readable,
                     "shape": list(s.shape) if s.shape else None,

@@ -12,7 +12,7 @@ import streamlit as st
 
 from mcalc import jobs
 from mcalc.config import Settings
-from mcalc.errors import McalcError
+from mcalc.errors import FieldError, McalcError
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.patches import INPUT_MODES, input_channels
@@ -60,18 +60,48 @@ def chosen_channels() -> int:
     return len(input_channels(st.session_state.get("train_input", INPUT_MODES[0])))
 
 
+#: The label of each configuration field's widget, also for its errors (:func:`error_text`).
+FIELD_LABELS = {
+    "task": "Task",
+    "arch": "Architecture",
+    "freeze": "Freeze strategy",
+    "boundary": "First layer that trains",
+    "epochs": "Epochs",
+    "batch": "Batch size",
+    "lr": "Learning rate",
+    "seed": "Seed",
+    "patch_size": "Patch size (px)",
+    "pos_per_image": "Patches at findings per image",
+    "neg_per_image": "Tissue patches per image",
+    "patience": "Early-stopping patience",
+    "max_steps": "Max batches per epoch (0: all)",
+    "head_epochs": "Head epochs (two stages)",
+    "hard_negatives": "Hard negatives per image (0: off)",
+    "model_id": "Model id (empty: automatic)",
+    "input": "Input",
+}
+
+
+def error_text(exc: McalcError) -> str:
+    """An error of the run's configuration with its field called by its widget's label
+    (*Batch size*, where the library says ``batch``)."""
+    if isinstance(exc, FieldError):
+        return exc.named(f"*{FIELD_LABELS.get(exc.field, exc.field)}*")
+    return str(exc)
+
+
 def what_ui() -> tuple[str, str, str, str | None]:
     """Task, architecture, freeze strategy and (``partial``) boundary layer."""
     c1, c2 = st.columns(2)
     task = c1.selectbox(
-        "Task",
+        FIELD_LABELS["task"],
         list(TASKS),
         key="train_task",
         persist_state="session",
         help="What the model answers.",
     )
     arch = c2.selectbox(
-        "Architecture",
+        FIELD_LABELS["arch"],
         list(ARCHITECTURES),
         key="train_arch",
         persist_state="session",
@@ -79,7 +109,7 @@ def what_ui() -> tuple[str, str, str, str | None]:
         "Keras backbones (heavy on a CPU).",
     )
     freeze = st.radio(
-        "Freeze strategy",
+        FIELD_LABELS["freeze"],
         list(STRATEGIES),
         key="train_freeze",
         persist_state="session",
@@ -90,7 +120,7 @@ def what_ui() -> tuple[str, str, str, str | None]:
     if freeze == "partial":
         default = ARCHITECTURES[arch].partial_boundary
         text = st.text_input(
-            "First layer that trains",
+            FIELD_LABELS["boundary"],
             key="train_boundary",
             persist_state="session",
             placeholder=default,
@@ -207,20 +237,20 @@ def hyper_ui(
     _apply_defaults(arch, freeze, pretrained)
     c = st.columns(4)
     epochs = c[0].number_input(
-        "Epochs", 1, MAX_EPOCHS, step=1, key="train_epochs", persist_state="session"
+        FIELD_LABELS["epochs"], 1, MAX_EPOCHS, step=1, key="train_epochs", persist_state="session"
     )
     batch = c[1].number_input(
-        "Batch size", 1, MAX_BATCH, step=1, key="train_batch", persist_state="session"
+        FIELD_LABELS["batch"], 1, MAX_BATCH, step=1, key="train_batch", persist_state="session"
     )
     lr = c[2].select_slider(
-        "Learning rate",
+        FIELD_LABELS["lr"],
         LR_CHOICES,
         key="train_lr",
         persist_state="session",
         format_func=lambda v: f"{v:g}",
     )
     seed = c[3].number_input(
-        "Seed", 0, 2**31 - 1, step=1, key="train_seed", persist_state="session"
+        FIELD_LABELS["seed"], 0, 2**31 - 1, step=1, key="train_seed", persist_state="session"
     )
     augment = st.toggle(
         "Augmentation (flips, 90° rotations, mild intensity changes)",
@@ -241,7 +271,7 @@ def hyper_ui(
     with st.expander("Advanced"):
         a = st.columns(4)
         patch = a[0].number_input(
-            "Patch size (px)",
+            FIELD_LABELS["patch_size"],
             MIN_PATCH_SIZE,
             MAX_PATCH_SIZE,
             step=8,
@@ -249,7 +279,7 @@ def hyper_ui(
             persist_state="session",
         )
         pos = a[1].number_input(
-            "Patches at findings per image",
+            FIELD_LABELS["pos_per_image"],
             1,
             MAX_PER_IMAGE,
             value=DEFAULTS.pos_per_image,
@@ -257,7 +287,7 @@ def hyper_ui(
             persist_state="session",
         )
         neg = a[2].number_input(
-            "Tissue patches per image",
+            FIELD_LABELS["neg_per_image"],
             1,
             MAX_PER_IMAGE,
             value=DEFAULTS.neg_per_image,
@@ -265,7 +295,7 @@ def hyper_ui(
             persist_state="session",
         )
         patience = a[3].number_input(
-            "Early-stopping patience",
+            FIELD_LABELS["patience"],
             0,
             100,
             value=DEFAULTS.patience,
@@ -274,7 +304,7 @@ def hyper_ui(
         )
         b = st.columns(4)
         max_steps = b[0].number_input(
-            "Max batches per epoch (0: all)",
+            FIELD_LABELS["max_steps"],
             0,
             100_000,
             value=0,
@@ -289,7 +319,7 @@ def hyper_ui(
             "strategy chosen above.",
         )
         head_epochs = b[2].number_input(
-            "Head epochs (two stages)",
+            FIELD_LABELS["head_epochs"],
             1,
             MAX_EPOCHS,
             value=DEFAULTS.head_epochs,
@@ -299,7 +329,7 @@ def hyper_ui(
             help="Epochs of the first stage; they count towards Epochs.",
         )
         hard_negatives = b[3].number_input(
-            "Hard negatives per image (0: off)",
+            FIELD_LABELS["hard_negatives"],
             0,
             MAX_PER_IMAGE,
             value=DEFAULTS.hard_negatives,
@@ -314,13 +344,13 @@ def hyper_ui(
             "validation and test patients are unchanged.",
         )
         model_id = st.text_input(
-            "Model id (empty: automatic)",
+            FIELD_LABELS["model_id"],
             key="train_model_id",
             persist_state="session",
             placeholder=f"{arch}-{task}-…",
         ).strip()
     input_mode = st.radio(
-        "Input",
+        FIELD_LABELS["input"],
         INPUT_MODES,
         key="train_input",
         persist_state="session",
@@ -365,7 +395,7 @@ def data_ok(config: TrainConfig) -> bool:
     try:
         jobs.check_dataset(config)
     except McalcError as exc:
-        st.error(f"{exc}", icon=":material/block:")
+        st.error(error_text(exc), icon=":material/block:")
         return False
     return True
 
@@ -394,7 +424,7 @@ def launch(config: TrainConfig, settings: Settings) -> None:
         signed_in = signin.current_user()
         job = jobs.submit(config, settings, user=signed_in["name"] if signed_in else "")
     except McalcError as exc:
-        train_jobs.notice("error", f"Not launched: {exc}")
+        train_jobs.notice("error", f"Not launched: {error_text(exc)}")
         return
     jobs.ensure_scheduler(settings)
     if job.extra.get("deduplicated"):

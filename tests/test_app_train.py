@@ -706,3 +706,15 @@ def test_a_job_can_choose_its_decision_threshold_when_trained(train_env, monkeyp
     at.toggle(key="train_operating_point").set_value(True).run()
     at.button(key="train_launch").click().run()
     assert [c.operating_point for c in launched] == ["none", "youden"]  # type: ignore[attr-defined]
+
+
+def test_a_configurations_error_names_the_widgets_label():
+    """The library names the field (`batch`), the command line its flag (`--batch`): the
+    page names the widget the user set."""
+    from mcalc.errors import FieldError
+    from mcalc.models.train_config import TrainConfig
+    from pages.train import error_text
+
+    with pytest.raises(FieldError) as caught:
+        TrainConfig(data="d", batch=0).validate()
+    assert error_text(caught.value) == "*Batch size* must be a whole number from 1 to 1024, got 0"

@@ -634,7 +634,7 @@ def test_cli_all_without_model_runs_the_default_or_refuses(
             "--workers", "1", "--json", "--stride", "32"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "none")]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and not (tmp_path / "none").exists()
+    assert json.loads(captured.out)["status"] == 2 and not (tmp_path / "none").exists()
     assert "no default model is set" in captured.err and "models default ID" in captured.err
     set_default_model(models, "spot", role="admin", user="ana")
     assert main([*args, "--out", str(tmp_path / "d")]) == 3  # the corrupt image failed
@@ -988,8 +988,13 @@ def test_rows_of_the_manifest_not_read_are_said_beside_the_run(
     printed = capsys.readouterr()
     report = json.loads(printed.out)
     assert report["total"] == 4 and len(report["not_read"]) == 2, report
-    assert "view 'AP' is not one of ['CC', 'MLO']; row skipped" in report["not_read"][0]
-    assert "gone.dcm not found; row skipped" in report["not_read"][1]
+    # Problem records as scan's and manifest's (they were bare messages, path and line lost).
+    ap, gone = report["not_read"]
+    assert {*ap} == {*gone} == {"path", "line", "message", "severity"}
+    assert "view 'AP' is not one of ['CC', 'MLO']; row skipped" in ap["message"]
+    assert (ap["path"], ap["line"]) == (str(manifest), len(lines) - 1)
+    assert "gone.dcm not found; row skipped" in gone["message"]
+    assert gone["path"] == str(tmp_path / "gone.dcm")
     assert read_progress(tmp_path / "out")["not_read"] == report["not_read"]  # for the page
     warned = [line for line in printed.err.splitlines() if line.startswith("warning:")]
     assert warned == [

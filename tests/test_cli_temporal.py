@@ -46,7 +46,7 @@ def test_json_has_the_issue_keys_and_maps_points_in_order(tiny_demo, env, capsys
     )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["case"] == case and "stable" in doc["summary"]
+    assert doc["case_id"] == case and "stable" in doc["summary"]
     view = doc["views"]["CC"]
     assert set(view) >= {"registration", "points", "calcifications", "counts"}
     assert {"method", "ncc_before", "ncc_after", "seconds", "folding"} <= set(view["registration"])
@@ -151,7 +151,7 @@ def test_data_is_taken_by_flag_as_elsewhere_and_positionally_as_before(tiny_demo
     by_flag = json.loads(capsys.readouterr().out)
     assert main(["temporal", str(tiny_demo), "--case", case, "--view", "CC", "--json"]) == 0
     positional = json.loads(capsys.readouterr().out)
-    assert by_flag["case"] == positional["case"] == case
+    assert by_flag["case_id"] == positional["case_id"] == case
     assert by_flag["views"]["CC"]["counts"] == positional["views"]["CC"]["counts"]
     assert main(["temporal", str(tiny_demo), "--data", str(tiny_demo), "--case", case,
                  "--view", "CC", "--json"]) == 0  # fmt: skip

@@ -464,7 +464,7 @@ def test_cli_manifest_json_then_scan(tmp_path: Path, capsys: pytest.CaptureFixtu
     result = json.loads(capsys.readouterr().out)
     assert (result["rows"], result["masks"], result["annotated"]) == (3, 1, 1)
     assert len(result["problems"]) == 4
-    assert {"file", "line", "reason", "severity"} == set(result["problems"][0])
+    assert {"path", "line", "message", "severity"} == set(result["problems"][0])
     assert (out.parent / "masks" / "mias" / "mdb002_region.png").is_file()
 
     assert main(["scan", str(out), "--json"]) == 0

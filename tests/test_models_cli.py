@@ -287,7 +287,7 @@ def test_evaluate_without_model_uses_the_default_or_refuses(
             "--json"]  # fmt: skip
     assert main(args) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and "no default model is set" in captured.err
+    assert json.loads(captured.out)["status"] == 2 and "no default model is set" in captured.err
     assert "registered: " in captured.err and "spot" in captured.err
     assert f"python -m mcalc models --models {models} default ID" in captured.err
 
@@ -359,7 +359,9 @@ def test_models_refuses_a_registry_that_is_not_a_folder(tmp_path, capsys):
                  ["models", "--models", str(missing), "default"]):  # fmt: skip
         assert main(args) == 2, args
         captured = capsys.readouterr()
-        assert captured.out == ""
+        # With --json the error is the document on stdout too; else stdout stays empty.
+        said = json.loads(captured.out)["error"] if "--json" in args else None
+        assert captured.out == "" or said == captured.err.strip().removeprefix("error: ")
         assert captured.err.startswith(f"error: --models names {args[2]}, which ")
         assert "model registry" in captured.err
     assert main(["models", "--models", str(tmp_path), "--json"]) == 0  # an empty one is fine
@@ -533,7 +535,9 @@ def test_a_models_setting_that_names_no_folder_is_refused_by_every_reader(
                  ["compare", "--model", "a", "--model", "b", *data]):  # fmt: skip
         assert main(args) == 2, args
         captured = capsys.readouterr()
-        assert captured.out == "", args
+        said = captured.err.strip().removeprefix("error: ")
+        expected = json.dumps({"error": said, "status": 2}) + "\n" if "--json" in args else ""
+        assert captured.out == expected, args
         assert captured.err.startswith(f"error: MCALC_MODELS names {typo}, which does not "), (
             args,
             captured.err,

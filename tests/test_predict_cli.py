@@ -41,7 +41,9 @@ def test_case_prediction_writes_maps_overlays_and_json(
     assert code == 0
     report = json.loads(stdout)  # stdout holds only JSON
     assert report["model"]["id"] == "spot" and report["model"]["synthetic_data"] is True
-    images = {img["image"]: img for img in report["images"]}
+    # The keys every command gives these (`evaluate`, `audit`, `predict --all`'s table).
+    assert report["model_id"] == "spot" and report["case"]["case_id"] == "suspicious-1"
+    images = {img["image_key"]: img for img in report["images"]}
     assert set(images) == {"suspicious-1/CC_prior", "suspicious-1/CC_recent"}
     recent = images["suspicious-1/CC_recent"]
     assert recent["positive_class"] == "calcification" and recent["score"] > 0.9
@@ -193,7 +195,7 @@ def test_bad_input_is_one_clear_line(spot_registry, tiny_demo, env, capsys, args
     base += ["--view", "CC", "--timepoint", "recent", "--out", str(env / "x"), "--json"]
     # later flags win: the parametrised ones override the base's
     code, stdout, stderr = _run(capsys, *base, *args)
-    assert code == 2 and stdout == ""
+    assert code == 2 and json.loads(stdout) == {"error": stderr.strip()[7:], "status": 2}
     assert stderr.startswith("error:") and message in stderr
 
 
@@ -240,7 +242,7 @@ def test_a_truncated_image_of_the_case_is_left_out(spot_registry, tiny_demo, env
     )  # fmt: skip
     assert code == 0
     report = json.loads(stdout)
-    assert [img["image"] for img in report["images"]] == ["suspicious-1/CC_recent"]
+    assert [img["image_key"] for img in report["images"]] == ["suspicious-1/CC_recent"]
     assert list(report["skipped_images"]) == ["suspicious-1/CC_prior"]
     assert "unreadable" in report["skipped_images"]["suspicious-1/CC_prior"]
 
@@ -259,7 +261,7 @@ def test_without_model_the_default_model_runs_and_is_named(
     common = ["--models", str(models), "--data", str(tiny_demo), "--case", "suspicious-1",
               "--view", "CC", "--timepoint", "recent", "--cam", "none", "--json"]  # fmt: skip
     code, stdout, stderr = _run(capsys, *common, "--out", str(env / "none"))
-    assert code == 2 and stdout == "" and not (env / "none").exists()
+    assert code == 2 and json.loads(stdout)["status"] == 2 and not (env / "none").exists()
     assert stderr.startswith(f"error: no default model is set in {models}: pass --model ID")
     assert f"`python -m mcalc models --models {models} default ID`" in stderr
     assert "(registered: " in stderr and "spot" in stderr and "rand-birads" in stderr

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,8 @@ class BatchSummary:
         seconds: wall time of this run's analysis.
         images_per_s: ``analysed / seconds``.
         not_read: the errors of the dataset's index (a manifest row skipped, an image file
-            not found): their images are in no row; ``scan`` says the same.
+            not found): their images are in no row; ``scan`` says the same, in the same
+            records (``{path, line, message, severity}``).
     """
 
     out: str
@@ -95,7 +97,7 @@ class BatchSummary:
     seconds: float
     images_per_s: float
     results: tuple[str, str]
-    not_read: tuple[str, ...] = ()
+    not_read: tuple[dict[str, Any], ...] = ()
 
     @property
     def exit_status(self) -> int:
@@ -120,12 +122,13 @@ def collection_items(data: str | Path) -> list[BatchItem]:
     return _collection(data)[0]
 
 
-def _collection(data: str | Path) -> tuple[list[BatchItem], tuple[str, ...]]:
-    """:func:`collection_items` and the errors of the index (rows or files not read)."""
+def _collection(data: str | Path) -> tuple[list[BatchItem], tuple[dict[str, Any], ...]]:
+    """:func:`collection_items` and the errors of the index (rows or files not read), as
+    ``scan --json`` gives them."""
     from mcalc.dataset import open_dataset
 
     index = open_dataset(data)
-    errors = tuple(p.message for p in index.problems if p.severity == "error")
+    errors = tuple(p.as_dict() for p in index.problems if p.severity == "error")
     # Named over the whole collection (not the images left to do), so that a rerun names an
     # image's maps as the first run did, and two keys alike but for case never share one.
     stems = key_stems(rec.key for case in index.cases for rec in case.images)
@@ -303,12 +306,12 @@ def run_batch(
     )
 
 
-def not_read_note(data: str, not_read: list[str] | tuple[str, ...]) -> str:
+def not_read_note(data: str, not_read: Sequence[object]) -> str:
     """What a run says of the rows or files of ``data`` it could not read (scan's errors):
     their images are in no row of its table.
 
     Example:
-        >>> not_read_note("archive.csv", ["row 3: view 'AP' is not one of ['CC', 'MLO']"])
+        >>> not_read_note("archive.csv", [{"message": "row 3: view 'AP' is not ..."}])
         '1 row or file of archive.csv was not read, so its image is in no row of the table (`python -m mcalc scan archive.csv` lists why)'
     """
     import shlex

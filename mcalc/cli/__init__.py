@@ -21,7 +21,13 @@ from typing import NoReturn
 
 from mcalc.cli.admin import register_commands as register_admin_commands
 from mcalc.cli.audit import register_commands as register_audit_commands
-from mcalc.cli.common import add_data_arguments, data_of, document_out, json_document
+from mcalc.cli.common import (
+    add_data_arguments,
+    data_of,
+    document_out,
+    field_error_text,
+    json_document,
+)
 from mcalc.cli.evaluate import register_commands as register_evaluate_commands
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
@@ -36,7 +42,7 @@ from mcalc.config import (
     import_tensorflow_quietly,
     prepare_tensorflow,
 )
-from mcalc.errors import McalcError, os_error_text
+from mcalc.errors import FieldError, McalcError, os_error_text
 from mcalc.paths import shown_path
 from mcalc.plural import counted
 from mcalc.progress import TerminalProgress, stop_hook
@@ -114,13 +120,24 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BadArguments(SystemExit):
+    """A flag or value the parser refused, said on stderr; exits 2 as argparse's own, and
+    :func:`main` adds the JSON document where ``--json`` was asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's parser whose errors are one line and where to read more, as the
     commands' own errors are (a wrong ``--view`` printed the whole usage, a dozen lines,
     before the error). Sub-command parsers are of this class too."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+        text = f"{message} (see `{self.prog} --help`)"
+        print(f"error: {text}", file=sys.stderr)
+        raise _BadArguments(text)
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -194,7 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="index a dataset and report counts and problems")
     add_data_arguments(scan, "as --data")
-    scan.add_argument("--json", action="store_true", help="print one JSON object")
+    scan.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: counts, per_image, and problems, each {path, line, "
+        "message, severity} as manifest's (line: null where not tied to a line)",
+    )
     scan.add_argument("-v", "--verbose", action="store_true", help="also list informational notes")
     scan.set_defaults(func=_cmd_scan)
 
@@ -257,9 +279,14 @@ def _add_examples(sub: argparse._SubParsersAction, prefix: str = "") -> None:
         example = EXAMPLES.get(path)
         if example:
             own = f", {OWN_EXIT_STATUS[path]}" if path in OWN_EXIT_STATUS else ""
+            as_json = (
+                '; with --json an error is also {"error": MESSAGE, "status": N} on stdout'
+                if any("--json" in a.option_strings for a in parser._actions)
+                else ""
+            )
             parser.epilog = (
                 f"example:\n  {example}\n\nexit status: 0 done{own}, 2 refused (bad input), 130 "
-                'interrupted; README\'s "Exit status" lists every one'
+                f'interrupted{as_json}; README\'s "Exit status" lists every one'
             )
             parser.formatter_class = argparse.RawDescriptionHelpFormatter
         for action in parser._actions:
@@ -351,7 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     user_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ
     prepare_tensorflow()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(given)
+    except _BadArguments as exc:  # said on stderr; the document where --json was asked
+        if "--json" in given:
+            _say_error(exc.message, 2, json_asked=True, prefix=None)
+        raise SystemExit(2) from None
     level = getattr(logging, args.log_level)
     logging.basicConfig(level=level, format="%(levelname)s (%(name)s): %(message)s")
     terminated = [False]
@@ -359,9 +392,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_as_interrupt() as terminated:
             code = _run(args, level, user_level)
     except KeyboardInterrupt:  # 128 + the signal, as a shell reports it
-        _interrupted(args, "terminated" if terminated[0] else "interrupted")
         code = 143 if terminated[0] else 130
+        _say_error(_interrupted(args, "terminated" if terminated[0] else "interrupted"), code,
+                   json_asked=_json_asked(args), prefix="")  # fmt: skip
     return code
+
+
+def _json_asked(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def _say_error(
+    message: str, code: int, *, json_asked: bool, prefix: str | None = "error: "
+) -> None:
+    """An error as every command says it: one line on stderr (``prefix`` ``None``: said
+    already); with ``--json``, also as the document on stdout, ``{"error": message,
+    "status": code}`` (a script reading the document found an empty stdout)."""
+    if prefix is not None:
+        print(f"{prefix}{message}", file=sys.stderr)
+    if json_asked:
+        with contextlib.suppress(OSError):  # a closed stdout: the line above says it
+            print(json.dumps({"error": message, "status": code}), flush=True)
+
+
+def _error_text(exc: McalcError, args: argparse.Namespace) -> str:
+    """The message of an error mcalc raised: a training configuration's field named as the
+    command line's flag (``--epochs``, not the library's ``epochs``)."""
+    if isinstance(exc, FieldError):
+        return field_error_text(exc, args)
+    return str(exc)
 
 
 def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
@@ -376,7 +435,7 @@ def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
         with quiet_retracing_warnings(level), json_document(bool(getattr(args, "json", False))):
             return int(args.func(args))
     except McalcError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(_error_text(exc, args), 2, json_asked=_json_asked(args))
         return 2
     except BrokenPipeError:
         # What reads the output went away (`python -m mcalc models --json | head`): as other
@@ -388,18 +447,19 @@ def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
     except OSError as exc:  # a file where a folder should be, no permission, a full disk
         if level <= logging.DEBUG:
             traceback.print_exc()
-        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        _say_error(os_error_text(exc), 2, json_asked=_json_asked(args))
         return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(str(exc), 2, json_asked=_json_asked(args))
         return 2
     except Exception as exc:  # a bug: one line for a pipeline's log, the traceback on demand
         if level <= logging.DEBUG:
             raise
-        print(
-            f"error: unexpected {type(exc).__name__}: {exc} (a bug in mcalc; run again with "
+        _say_error(
+            f"unexpected {type(exc).__name__}: {exc} (a bug in mcalc; run again with "
             "--log-level debug for the traceback, and report it)",
-            file=sys.stderr,
+            1,
+            json_asked=_json_asked(args),
         )
         return 1
 
@@ -413,9 +473,10 @@ _LEFT_WHEN_INTERRUPTED = {
 }
 
 
-def _interrupted(args: argparse.Namespace, how: str) -> None:
+def _interrupted(args: argparse.Namespace, how: str) -> str:
+    """What an interrupted command says (``interrupted: nothing was registered``)."""
     command = getattr(args, "command", None)
     if command == "predict" and getattr(args, "all", False):
         command = "predict --all"
     left = _LEFT_WHEN_INTERRUPTED.get(str(command))
-    print(f"{how}: {left}" if left else how, file=sys.stderr)
+    return f"{how}: {left}" if left else how

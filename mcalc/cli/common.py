@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mcalc.config import get_settings
-from mcalc.errors import McalcError, ModelError
+from mcalc.errors import FieldError, McalcError, ModelError
 
 __all__ = [
     "json_document",
@@ -31,7 +31,33 @@ __all__ = [
     "positive_int",
     "fraction",
     "check_out_file",
+    "field_error_text",
 ]
+
+
+def field_error_text(exc: FieldError, args: argparse.Namespace) -> str:
+    """A training configuration's error with its field called as the command line sets it:
+    the flag given (``--epochs``, ``--patches-per-image`` for both per-image counts), else
+    the field of ``--config FILE`` (``batch in cfg.json``), else the field's flag where the
+    command has one (``demo --cases``), else the library's name.
+
+    Example:
+        >>> err = FieldError("spacing_mm", "must be a positive number of mm, got 0.0")
+        >>> field_error_text(err, argparse.Namespace(spacing=0.0))
+        '--spacing must be a positive number of mm, got 0.0'
+    """
+    from mcalc.models.train_config import arg_dest
+
+    given = vars(args)
+    dest = arg_dest(exc.field)
+    shared = "patches_per_image"  # sets pos_per_image and neg_per_image alike
+    if given.get(dest) is None and given.get(shared) is not None and dest.endswith("per_image"):
+        dest = shared
+    if given.get(dest) is None and given.get("config"):
+        return exc.named(f"{exc.field} in {given['config']}")
+    if dest not in given:  # no flag of this command sets it: the library's name
+        return str(exc)
+    return exc.named("--" + dest.replace("_", "-"))
 
 
 def check_out_file(path: str | Path, flag: str) -> None:

@@ -30,7 +30,7 @@ from mcalc.cli.common import (
     threshold_text,
 )
 from mcalc.cli.compare import add_compare_command
-from mcalc.errors import McalcError, ModelError
+from mcalc.errors import FieldError, McalcError, ModelError
 from mcalc.paths import shown_path
 from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
@@ -69,15 +69,19 @@ def in_sample_warning(result: EvaluationResult) -> str | None:
     )
 
 
+def _check_bootstrap(args: argparse.Namespace) -> None:
+    if args.bootstrap < 0:
+        raise McalcError(
+            f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
+        )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mcalc.models.evaluate import evaluate_model
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise McalcError(f"--threshold must lie in [0, 1], got {args.threshold}")
-    if args.bootstrap < 0:
-        raise McalcError(
-            f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
-        )
+    _check_bootstrap(args)
     if args.report and Path(args.report).suffix.lower() not in REPORT_SUFFIXES:
         raise McalcError(
             f"--report must end in .html or .pdf (the report's format), got "
@@ -291,8 +295,9 @@ def _detection(
         detection = DetectionSettings(
             min_distance_mm=args.min_distance_mm, threshold=args.detection_threshold
         )
-    except ValueError as exc:
-        raise McalcError(f"--min-distance-mm / --detection-threshold: {exc}") from exc
+    except FieldError as exc:  # the library's field names, this command's flags
+        flags = {"min_distance_mm": "--min-distance-mm", "threshold": "--detection-threshold"}
+        raise McalcError(exc.named(flags.get(exc.field, exc.field))) from exc
     settings = DetectionEvalSettings(
         detection=detection,
         tolerance_mm=args.tolerance_mm,
@@ -341,6 +346,7 @@ def _precheck_crossval(args: argparse.Namespace) -> None:
 
     if args.operating_point:
         parse_rule(args.operating_point)  # a typo fails before the folds, not after them
+    _check_bootstrap(args)  # -1 was found after the folds had trained
     if args.engine == "ray" and (problem := unreachable_ray_address(args.address)):
         raise ModelError(problem)
 
@@ -363,6 +369,8 @@ def cmd_crossval(args: argparse.Namespace) -> int:
                 engine=args.engine,
                 address=args.address,
             )
+    except FieldError:  # a configuration's field: main() names its flag
+        raise
     except ValueError as exc:
         raise McalcError(f"crossval: {exc}") from exc
     from mcalc.jobs.crossval import record_result

@@ -1,7 +1,7 @@
 """``python -m mcalc manifest FORMAT SRC --out manifest.csv``: a public collection as a manifest.
 
 Prints what was written and every problem; ``--json`` prints one object instead
-(``rows``, ``masks``, ``problems``). The exit status is non-zero only when nothing could be
+(``rows``, ``masks``, ``problems``: each ``{path, line, message, severity}``, as ``scan``'s). The exit status is non-zero only when nothing could be
 converted.
 """
 
@@ -63,5 +63,10 @@ def register_commands(sub: Any) -> None:
     parser.add_argument(
         "--out", required=True, help="the manifest CSV to write (masks go beside it)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: format, out, rows, masks, annotated, and problems, each "
+        "{path, line, message, severity} as scan's (line: the line of path, or null)",
+    )
     parser.set_defaults(func=_cmd_manifest)

@@ -200,6 +200,8 @@ def _precheck_predict(args: argparse.Namespace) -> None:
     asked for given twice or not at all, an ``--image`` that is not a file (a typo started
     TensorFlow, seconds, before saying "no such file"), an ``--out`` that is a file.
     ``--all`` makes its own checks (:mod:`mcalc.cli.batch`)."""
+    if not args.tolerance >= 0:  # the library's "tolerance must be ..." came after the model's load
+        raise ExplainError(f"--tolerance must be >= 0 mm, got {args.tolerance}")
     if args.all:
         return
     if not args.image and not (args.data and args.case):
@@ -258,7 +260,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     # The detections that make an image positive (the map score is the top one's): those at
     # or above the decision threshold, in full-resolution pixels of the file.
     found = DetectionSettings(threshold=case.threshold.value)
-    images = case.image_dicts()
+    # An image's key named as every command names it (scan, audit, predict --all's table).
+    images = [{"image_key": d.pop("image"), **d} for d in case.image_dicts()]
     for img, result in zip(images, case.images, strict=True):
         img["files"] = files[result.key]
         img["detections"] = [
@@ -272,6 +275,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             for d in result.detections(found)
         ]
     report: dict[str, Any] = {
+        "model_id": loaded.card.id,
         "model": card_summary(loaded.card),
         "images": images,
         "detection_settings": found.as_dict(),
@@ -288,7 +292,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     }
     summary = case.summary()
     if args.data and summary is not None:
-        report["case"] = {"id": args.case, **summary.as_dict()}
+        report["case"] = {"case_id": args.case, **summary.as_dict()}
     (out_dir / "scores.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     if args.json:
         print(json.dumps(report), file=document_out())
@@ -311,7 +315,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     for img in report["images"]:
         n_below = sum(not reg["called"] for reg in img["regions"])
         print(
-            f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
+            f"{img['image_key']}: {img['positive_class']} map score {img['score']:.3f} "
             f"({img['rule']}; {counted(img['patches'], 'patch')}, {img['seconds']:.2f} s) -> "
             f"{img['predicted']}, {counted(len(img['detections']), 'detection')} at or above "
             f"{label}, {counted(len(img['regions']), 'region')}"
@@ -340,7 +344,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     if "case" in report:
         case = report["case"]
         rounds = ", ".join(f"{k} {v:.3f}" for k, v in case["by_timepoint"].items())
-        print(f"case {case['id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
+        print(f"case {case['case_id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
     for key, reason in report["skipped_images"].items():
         print(f"LEFT OUT {key}: {reason}")
     print(

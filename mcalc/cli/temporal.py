@@ -237,7 +237,7 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
     summary = case_summary(tracked, case.years_between, uncounted, missing)
     if args.json:
         print(
-            json.dumps({"case": case.case_id, "summary": summary, "views": results}),
+            json.dumps({"case_id": case.case_id, "summary": summary, "views": results}),
             file=document_out(),
         )
         return 0

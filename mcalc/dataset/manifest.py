@@ -311,10 +311,17 @@ class _RowReader:
     has_timepoint: bool
     problems: list[Problem] = field(default_factory=list)
     seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: The manifest's line of the row being read (its problems' ``line``).
+    line: int | None = None
 
     def _skip(self, where: str, message: str, target: Path | None = None) -> None:
         self.problems.append(
-            Problem(str(target or self.csv_path), f"{where}: {message}; row skipped", "error")
+            Problem(
+                str(target or self.csv_path),
+                f"{where}: {message}; row skipped",
+                "error",
+                None if target else self.line,
+            )
         )
 
     def image(self, number: int, where: str, row: dict[str, str]) -> ImageRecord | None:
@@ -378,6 +385,7 @@ class _RowReader:
                     f"{where}: spacing_mm {text!r} is not a pixel spacing in millimetres "
                     f"between {low:g} and {high:g} (mini-MIAS: 0.2); left empty, so the "
                     "file's own spacing or the configured default is used",
+                    line=self.line,
                 )
             )
             return None
@@ -394,6 +402,7 @@ class _RowReader:
                     str(self.csv_path),
                     f"{where}: annotation_kind {declared!r} is not red/mask/region/none; "
                     "decided from the file name instead",
+                    line=self.line,
                 )
             )
             declared = None
@@ -521,12 +530,13 @@ def index_manifest(path: str | Path) -> DatasetIndex:
     builders: dict[str, _CaseBuilder] = {}
     for number, (line, row) in enumerate(rows, start=1):
         where = f"{name} row {number} (line {line})"
+        reader.line = line
         image = reader.image(number, where, row)
         if image is None:
             continue
         values, odd = _case_values(row)
         for message in odd:
-            problems.append(Problem(str(csv_path), f"{where}: {message}; left empty"))
+            problems.append(Problem(str(csv_path), f"{where}: {message}; left empty", line=line))
         builder = builders.get(image.case_id)
         if builder is None:
             group = row.get("group", "").strip().lower() or None
@@ -536,7 +546,7 @@ def index_manifest(path: str | Path) -> DatasetIndex:
                 builder.from_recent.update(k for k in _EXAM_FIELDS if values[k] is not None)
         else:
             for conflict in builder.merge(values, image.timepoint, number):
-                problems.append(Problem(str(csv_path), f"{where}: {conflict}"))
+                problems.append(Problem(str(csv_path), f"{where}: {conflict}", line=line))
         builder.images.append(image)
 
     if not builders:

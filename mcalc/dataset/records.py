@@ -56,15 +56,25 @@ class Problem:
     """Something found wrong while indexing or reading, tied to the file it concerns.
 
     ``severity`` is ``error`` (the file is unusable), ``warning`` (usable, but the user
-    should know: a loosely matched name, a default pixel spacing) or ``info``.
+    should know: a loosely matched name, a default pixel spacing) or ``info``. ``line`` is
+    the line of ``path`` it concerns (a manifest's row; the header of a CSV is line 1),
+    ``None`` when it concerns the whole file.
     """
 
     path: str
     message: str
     severity: str = "warning"
+    line: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message, "severity": self.severity}
+    def as_dict(self) -> dict[str, str | int | None]:
+        """The record every command's ``--json`` gives a problem in (``scan``, ``manifest``):
+        ``path``, ``line``, ``message``, ``severity``."""
+        return {
+            "path": self.path,
+            "line": self.line,
+            "message": self.message,
+            "severity": self.severity,
+        }
 
     def located(self, base: Path) -> tuple[str, str]:
         """``(file relative to base, message without that file again in front)``: a

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from mcalc.annotations import Calcification, Cluster, find_clusters
+from mcalc.errors import FieldError
 
 __all__ = [
     "DEFAULT_MIN_DISTANCE_MM",
@@ -97,11 +98,11 @@ class DetectionSettings:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.min_distance_mm) and self.min_distance_mm > 0):
-            raise ValueError(f"min_distance_mm must be > 0 mm, got {self.min_distance_mm!r}")
+            raise FieldError("min_distance_mm", f"must be > 0 mm, got {self.min_distance_mm!r}")
         if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+            raise FieldError("threshold", f"must be in [0, 1], got {self.threshold!r}")
         if self.max_detections < 1:
-            raise ValueError(f"max_detections must be >= 1, got {self.max_detections!r}")
+            raise FieldError("max_detections", f"must be >= 1, got {self.max_detections!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

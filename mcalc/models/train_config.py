@@ -18,14 +18,16 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from mcalc.errors import ModelError
+from mcalc.errors import FieldError, ModelError
 from mcalc.models.architectures import MIN_PATCH_SIZE, arch_spec
 from mcalc.models.freeze import STRATEGIES, default_lr
 from mcalc.models.patches import DEFAULT_SPACING_MM, INPUT_MODES
@@ -46,6 +48,7 @@ __all__ = [
     "MAX_STEPS",
     "MAX_SEED",
     "arch_defaults",
+    "arg_dest",
     "defaults_text",
     "check_model_id",
 ]
@@ -108,9 +111,20 @@ def check_model_id(model_id: str) -> None:
         )
 
 
-def _whole(name: str, value: object, low: int, high: int) -> None:
+def _whole(field: str, value: object, low: int, high: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ModelError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        raise FieldError(field, f"must be a whole number from {low} to {high}, got {value!r}")
+
+
+@contextlib.contextmanager
+def _about(field: str) -> Iterator[None]:
+    """A check's :class:`ModelError` raised as the :class:`FieldError` of ``field``."""
+    try:
+        yield
+    except FieldError:
+        raise
+    except ModelError as exc:
+        raise FieldError(field, f": {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -219,42 +233,47 @@ class TrainConfig:
             ModelError: an unknown architecture, task or strategy, a number out of range, a
                 bad or reserved model id, or a two-stage plan with no epoch left to fine-tune.
         """
-        arch_spec(self.arch)
-        task_classes(self.task)
+        with _about("arch"):
+            arch_spec(self.arch)
+        with _about("task"):
+            task_classes(self.task)
         if self.freeze not in STRATEGIES:
-            raise ModelError(
-                f"unknown freeze strategy {self.freeze!r}; expected one of: {', '.join(STRATEGIES)}"
+            raise FieldError(
+                "freeze",
+                f": unknown freeze strategy {self.freeze!r}; expected one of: "
+                f"{', '.join(STRATEGIES)}",
             )
         if self.strategy not in DISTRIBUTION_STRATEGIES:
-            raise ModelError(
-                f"unknown distribution strategy {self.strategy!r}; expected one of: "
-                f"{', '.join(DISTRIBUTION_STRATEGIES)}"
+            raise FieldError(
+                "strategy",
+                f": unknown distribution strategy {self.strategy!r}; expected one of: "
+                f"{', '.join(DISTRIBUTION_STRATEGIES)}",
             )
         _whole("epochs", self.epochs, 1, MAX_EPOCHS)
-        _whole("batch size", self.batch, 1, MAX_BATCH)
+        _whole("batch", self.batch, 1, MAX_BATCH)
         _whole("seed", self.seed, 0, MAX_SEED)
-        _whole("patches per image at findings", self.pos_per_image, 1, MAX_PER_IMAGE)
-        _whole("tissue patches per image", self.neg_per_image, 1, MAX_PER_IMAGE)
+        _whole("pos_per_image", self.pos_per_image, 1, MAX_PER_IMAGE)
+        _whole("neg_per_image", self.neg_per_image, 1, MAX_PER_IMAGE)
         _whole("patience", self.patience, 0, MAX_EPOCHS)
-        _whole("head epochs", self.head_epochs, 1, MAX_EPOCHS)
+        _whole("head_epochs", self.head_epochs, 1, MAX_EPOCHS)
         if self.patch_size is not None:
-            _whole("patch size", self.patch_size, MIN_PATCH_SIZE, MAX_PATCH_SIZE)
+            _whole("patch_size", self.patch_size, MIN_PATCH_SIZE, MAX_PATCH_SIZE)
         if self.max_steps is not None:
-            _whole("max steps per epoch", self.max_steps, 1, MAX_STEPS)
+            _whole("max_steps", self.max_steps, 1, MAX_STEPS)
         if self.lr is not None and not 0 < float(self.lr) < 1:
-            raise ModelError(f"learning rate must be in (0, 1), got {self.lr}")
+            raise FieldError("lr", f"must be in (0, 1), got {self.lr}")
         if self.operating_point != "none":
             from mcalc.models.operating_point import ThresholdError, parse_rule
 
             try:
                 parse_rule(self.operating_point)
             except ThresholdError as exc:
-                raise ModelError(f"operating point: {exc}, or none") from exc
+                raise FieldError("operating_point", f": {exc}, or none") from exc
         if self.spacing_mm is not None and not (
             math.isfinite(self.spacing_mm) and self.spacing_mm > 0
         ):
-            raise ModelError(
-                f"patch spacing must be a positive number of mm, got {self.spacing_mm}"
+            raise FieldError(
+                "spacing_mm", f"must be a positive number of mm, got {self.spacing_mm}"
             )
         if len(self.fractions) != 3 or not all(f > 0 for f in self.fractions):
             raise ModelError(
@@ -267,7 +286,8 @@ class TrainConfig:
                 f"it needs more epochs than that, got {self.epochs}"
             )
         if self.model_id is not None:
-            check_model_id(self.model_id)
+            with _about("model_id"):
+                check_model_id(self.model_id)
         elif self.strategy == "multiworker":
             raise ModelError(
                 "multi-worker training needs a model id (--id): every worker must name the "
@@ -278,13 +298,15 @@ class TrainConfig:
             or len(self.trained_by) > 64
             or any(not ch.isprintable() for ch in self.trained_by)
         ):
-            raise ModelError(
-                f"trained_by must be a user name of at most 64 printable characters, got "
-                f"{self.trained_by!r:.80}"
+            raise FieldError(
+                "trained_by",
+                f"must be a user name of at most 64 printable characters, got "
+                f"{self.trained_by!r:.80}",
             )
         if self.input not in INPUT_MODES:
-            raise ModelError(
-                f"unknown input {self.input!r}; expected one of: {', '.join(INPUT_MODES)}"
+            raise FieldError(
+                "input",
+                f": unknown input {self.input!r}; expected one of: {', '.join(INPUT_MODES)}",
             )
         self._validate_hard_negatives()
         if self.folds != 0 and not (2 <= self.folds <= 1000 and 0 <= self.fold < self.folds):
@@ -294,7 +316,7 @@ class TrainConfig:
             )
 
     def _validate_hard_negatives(self) -> None:
-        _whole("hard negatives per image", self.hard_negatives, 0, MAX_PER_IMAGE)
+        _whole("hard_negatives", self.hard_negatives, 0, MAX_PER_IMAGE)
         if not self.hard_negatives:
             return
         if self.task != "calcification":
@@ -425,34 +447,9 @@ class TrainConfig:
         """
         ns = vars(args)
         base = cls.from_file(ns["config"], strict=True) if ns.get("config") else None
-        flags: dict[str, Any] = {
-            "data": ns.get("data"),
-            "arch": ns.get("arch"),
-            "task": ns.get("task"),
-            "freeze": ns.get("freeze"),
-            "epochs": ns.get("epochs"),
-            "batch": ns.get("batch"),
-            "lr": ns.get("lr"),
-            "seed": ns.get("seed"),
-            "weights": ns.get("weights"),
-            "models_dir": ns.get("models"),
-            "patch_size": ns.get("patch_size"),
-            "spacing_mm": ns.get("spacing"),
-            "pos_per_image": ns.get("pos_per_image"),
-            "neg_per_image": ns.get("neg_per_image"),
-            "boundary": ns.get("boundary"),
-            "head_epochs": ns.get("head_epochs"),
-            "patience": ns.get("patience"),
-            "model_id": ns.get("id"),
-            "strategy": ns.get("strategy"),
-            "max_steps": ns.get("max_steps"),
-            "two_stage": True if ns.get("two_stage") else None,
-            "augment": False if ns.get("no_augment") else None,
-            "trained_by": ns.get("trained_by"),
-            "input": ns.get("input"),
-            "hard_negatives": ns.get("hard_negatives"),
-            "operating_point": ns.get("operating_point"),
-        }
+        flags: dict[str, Any] = {field: ns.get(arg_dest(field)) for field in _FLAG_FIELDS}
+        flags["two_stage"] = True if ns.get("two_stage") else None
+        flags["augment"] = False if ns.get("no_augment") else None
         if flags["pos_per_image"] is None:
             flags["pos_per_image"] = ns.get("patches_per_image")
         if flags["neg_per_image"] is None:
@@ -472,6 +469,30 @@ class TrainConfig:
             if key not in given and key in proposed:
                 given[key] = proposed[key]
         return cls(**given)
+
+
+#: The fields ``train``'s flags set one for one (its flag is :func:`arg_dest`'s).
+_FLAG_FIELDS = (
+    "data", "arch", "task", "freeze", "epochs", "batch", "lr", "seed", "weights", "models_dir",
+    "patch_size", "spacing_mm", "pos_per_image", "neg_per_image", "boundary", "head_epochs",
+    "patience", "model_id", "strategy", "max_steps", "trained_by", "input", "hard_negatives",
+    "operating_point",
+)  # fmt: skip
+
+#: Fields whose flag has another name (``--spacing`` sets ``spacing_mm``).
+_DEST_OF_FIELD = {"models_dir": "models", "spacing_mm": "spacing", "model_id": "id"}
+
+
+def arg_dest(field: str) -> str:
+    """The ``argparse`` destination of the flag that sets :class:`TrainConfig`'s ``field``
+    in ``train``, ``crossval`` and ``train-workers`` (``--spacing``: ``spacing``); its
+    flag is ``--`` and the destination with ``-`` for ``_``.
+
+    Example:
+        >>> arg_dest("spacing_mm"), arg_dest("epochs")
+        ('spacing', 'epochs')
+    """
+    return _DEST_OF_FIELD.get(field, field)
 
 
 def arch_defaults(arch: str, freeze: str = "full", pretrained: bool = False) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from mcalc.dataset.zenodo import (
     canonical_name,
 )
 from mcalc.dicomwrite import write_dicom
+from mcalc.errors import FieldError
 from mcalc.imaging import to_uint8, window
 from mcalc.progress import ProgressFn
 from mcalc.synthetic.film import STYLES
@@ -271,14 +272,15 @@ def _resolve_size(size: str, shape: tuple[int, int] | None) -> tuple[tuple[int, 
 
 def _check_args(cases: int, seed: int) -> None:
     if isinstance(cases, bool) or not isinstance(cases, (int, np.integer)):
-        raise ValueError(f"cases must be an integer >= {MIN_CASES}, got {cases!r}")
+        raise FieldError("cases", f"must be an integer >= {MIN_CASES}, got {cases!r}")
     if cases < MIN_CASES:
-        raise ValueError(
-            f"cases must be at least {MIN_CASES} (one BI-RADS 1, one BI-RADS 2 and one "
-            f"suspicious case), got {cases}"
+        raise FieldError(
+            "cases",
+            f"must be at least {MIN_CASES} (one BI-RADS 1, one BI-RADS 2 and one "
+            f"suspicious case), got {cases}",
         )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        raise FieldError("seed", f"must be an integer >= 0, got {seed!r}")
 
 
 def _check_target(out: Path) -> None:

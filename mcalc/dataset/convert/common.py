@@ -23,6 +23,7 @@ import numpy as np
 
 from mcalc.dataset.filekind import HEAD_BYTES, table_refusal
 from mcalc.dataset.manifest import COLUMNS
+from mcalc.dataset.records import Problem
 from mcalc.errors import DatasetError, ImageReadError
 from mcalc.fileio import atomic_write_bytes, atomic_write_text
 
@@ -100,12 +101,9 @@ class ConvertProblem:
     severity: str = "error"
 
     def as_dict(self) -> dict[str, str | int | None]:
-        return {
-            "file": self.file,
-            "line": self.line,
-            "reason": self.reason,
-            "severity": self.severity,
-        }
+        """As :meth:`mcalc.dataset.records.Problem.as_dict`, the one record of a problem in
+        every command's ``--json``: ``path``, ``line``, ``message``, ``severity``."""
+        return Problem(self.file, self.reason, self.severity, self.line).as_dict()
 
     def __str__(self) -> str:
         where = f"{self.file} line {self.line}" if self.line is not None else self.file
