@@ -19,8 +19,8 @@ from mcalc.models.card import ModelCard
 from mcalc.models.compare import (
     METRIC_COLUMNS,
     PAGE_HEADERS,
+    PAGE_IN_VIEW,
     comparison_rows,
-    page_in_view,
     page_table_columns,
 )
 from mcalc.models.evaluate import evaluation_scope, in_sample_cases
@@ -34,6 +34,7 @@ from pages.evaluate_tabs.crossval import crossval_ui
 from pages.evaluate_tabs.detection import detection_ui
 from pages.evaluate_tabs.operating import operating_point_ui
 from pages.evaluate_tabs.shared import fitted_table
+from pages.wide_tables import id_rows
 
 common.frame(menu.page_action(__file__))
 
@@ -63,8 +64,9 @@ def registry_ui(listing: RegistryListing) -> None:
         fitted_table(
             rows[page_table_columns(REGISTRY_COLUMNS)].rename(columns=PAGE_HEADERS),
             key="evaluate_registry",
-            height=min(38 + 35 * len(rows), 320),
-            in_view=[PAGE_HEADERS.get(c, c) for c in page_in_view(rows["model"])],
+            # Rows of 35 px, taller where a long id wraps (pages.wide_tables.id_rows).
+            height=min(38 + (id_rows(rows["model"]) or 35) * len(rows), 320),
+            in_view=[PAGE_HEADERS.get(c, c) for c in PAGE_IN_VIEW],
             more="The set-up of each model",
         )
         macro = [c.id for c in listing.models if c.test_metrics.get("auc_kind")]

@@ -20,8 +20,8 @@ from mcalc.errors import McalcError
 from mcalc.models.compare import (
     METRIC_COLUMNS,
     PAGE_HEADERS,
+    PAGE_IN_VIEW,
     comparison_rows,
-    page_in_view,
     page_table_columns,
 )
 from mcalc.models.registry import delete_model, list_models, load_card
@@ -441,8 +441,8 @@ def compare_ui(settings: Settings) -> None:
     shown = table[page_table_columns(table.columns)].rename(columns=PAGE_HEADERS)
     split_table(
         shown,
-        # The columns in view: Evaluate's registry's (fewer when an id is long).
-        [PAGE_HEADERS.get(c, c) for c in page_in_view(table["model"])],
+        # The columns in view: Evaluate's registry's (a long id wraps: pages.wide_tables).
+        [PAGE_HEADERS.get(c, c) for c in PAGE_IN_VIEW],
         key="train_compare",
         more="The set-up of each model",
         column_config={

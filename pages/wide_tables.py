@@ -1,19 +1,52 @@
 """A table too wide for a presenter's screen, as the columns in view and an expander with
 the rest: at a projector's 1280 px at 125 % (1024 px of page, 690 px beside the sidebar)
 Train's job history and model comparison and Evaluate's registry scrolled sideways, the
-columns a demo talks about out of sight (docs/measurements.md, h/projector)."""
+columns a demo talks about out of sight (docs/measurements.md, h/projector). A model id over
+40 characters (a user's ``--id``, a cross-validation fold's) is wrapped in a column of its own
+width rather than cut or scrolled: ids differ at their end (a time, a fold), h/trainids."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from mcalc.models.compare import LONG_ID_CHARS
 from pages import common
 
-__all__ = ["split_table"]
+__all__ = ["ID_COLUMN_PX", "WRAP_ROW_PX", "id_rows", "split_table"]
+
+#: The width of a table's model column when an id is longer than ``LONG_ID_CHARS``: sized to
+#: an 81-character id it made Train's table 788 px in a projector's 690 (1280 px at 125 %),
+#: the grid cutting the id before its fold; at 250 px every column of Train's and Evaluate's
+#: tables fits 690 px (h/trainids).
+ID_COLUMN_PX = 250
+#: Characters of an id on one line of :data:`ID_COLUMN_PX` (14 px text: 41 fitted 260 px).
+ID_LINE_CHARS = 38
+#: Streamlit's grid wraps a cell's text only in rows taller than 4rem (64 px).
+WRAP_ROW_PX = 65
+#: A wrapped line's height and a cell's top and bottom padding, in px.
+_LINE_PX, _PADDING_PX = 18, 16
+
+
+def id_rows(ids: Iterable[object]) -> int | None:
+    """The row height that shows each of ``ids`` whole, wrapped in :data:`ID_COLUMN_PX`;
+    ``None`` when none is longer than ``LONG_ID_CHARS`` (the column then fits its ids).
+
+    >>> id_rows(["demo-custom"]) is None
+    True
+    >>> id_rows(["cv-efficientnet-calcification-20261207-221530-fold1of3"])  # 2 lines
+    65
+    >>> id_rows(["x" * 81])  # 3 lines
+    70
+    """
+    longest = max((len(str(i)) for i in ids), default=0)
+    if longest <= LONG_ID_CHARS:
+        return None
+    return max(WRAP_ROW_PX, _LINE_PX * math.ceil(longest / ID_LINE_CHARS) + _PADDING_PX)
 
 
 def split_table(
@@ -29,8 +62,15 @@ def split_table(
     its first column and every other one; none when nothing is left over.
 
     ``column_config`` applies to both tables (each uses the columns it shows); ``kwargs``
-    go to the first one (``height``...)."""
-    config = column_config or {}
+    go to the first one (``height``...). A ``model`` column with an id over
+    ``LONG_ID_CHARS`` gets :data:`ID_COLUMN_PX` and both tables rows of :func:`id_rows`:
+    the id wraps whole, on any screen, and the columns beside it stay in view."""
+    config = dict(column_config or {})
+    rows = id_rows(frame["model"]) if "model" in frame.columns else None
+    if rows is not None:
+        model = config.get("model") or st.column_config.TextColumn(pinned=True)
+        config["model"] = {**model, "width": ID_COLUMN_PX}
+        kwargs["row_height"] = rows
     shown = [c for c in in_view if c in frame.columns]
     rest = [c for c in frame.columns if c not in shown]
     common.dataframe(
@@ -52,4 +92,5 @@ def split_table(
             width="stretch",
             column_config={k: v for k, v in config.items() if k in others},
             key=f"{key}_more",
+            row_height=rows,
         )

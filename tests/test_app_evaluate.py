@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages import wide_tables
 from tests.app_pages import choices_after_another_page, open_page, shown
 from tests.conftest import REPO
 
@@ -176,9 +177,9 @@ def test_a_metric_a_card_lacks_reads_n_a_in_the_registry(eval_env):
 
 def test_a_long_automatic_model_id_is_shown_whole_and_pinned(eval_env):
     """The model column was cut to a medium width: an automatic id lost the time that tells
-    two models apart (whole on hover only). It is sized to the id (no width of its own) and
-    pinned while a wide table scrolls (the grid draws on a canvas: checked by eye in
-    Chromium, 4 December 2026)."""
+    two models apart (whole on hover only). It is pinned while a wide table scrolls, sized
+    to the id up to 40 characters; a longer id gets a width and rows that wrap it whole (the
+    grid draws on a canvas: checked by eye in Chromium, 4 and 8 December 2026)."""
     long_id = "efficientnetb0-calcification-20261204-183012"
     shutil.copytree(eval_env / "demo-custom", eval_env / long_id)
     card = json.loads((eval_env / long_id / "card.json").read_text())
@@ -187,18 +188,23 @@ def test_a_long_automatic_model_id_is_shown_whole_and_pinned(eval_env):
     (registry,) = [d for d in at.dataframe if "freeze" in d.value.columns]
     assert long_id in list(registry.value["model"])
     model = json.loads(registry.proto.columns)["model"]
-    assert model.get("pinned") is True and "width" not in model, model
+    # 44 characters (over 40): a width of its own, the id wrapped rather than cut.
+    assert model.get("pinned") is True and model["width"] == wide_tables.ID_COLUMN_PX, model
+    assert registry.proto.row_height >= wide_tables.WRAP_ROW_PX
     # A fold of a cross-validation (54 characters): the table in view was 751 px in a
-    # projector's 690 (1280 px at 125 %), *synthetic* behind a sideways scroll. The id names
-    # its architecture and task, so those two go into the set-up's expander (h/ids).
+    # projector's 690 (1280 px at 125 %), *synthetic* behind a sideways scroll; h/ids moved
+    # arch. and task under it, and an id of 81 still made it 770 px, cut before its fold.
+    # Now the column has a width and its rows wrap the id, every column in view (h/trainids).
     fold = "cv-efficientnet-calcification-20261207-221530-fold1of3"
     shutil.copytree(eval_env / "demo-custom", eval_env / fold)
     at.run()
-    in_view = _table(at, "AUC")
-    assert fold in list(in_view["model"]) and "synthetic" in in_view.columns
-    assert {"arch.", "task"}.isdisjoint(in_view.columns), list(in_view.columns)
-    assert {"arch.", "task"} <= set(_table(at, "freeze").columns)
-    assert at.expander[0].label.startswith("The set-up of each model (arch., task, input")
+    [table] = [d for d in at.dataframe if "AUC" in d.value.columns]
+    assert fold in list(table.value["model"])
+    assert {"arch.", "task", "synthetic"} <= set(table.value.columns), list(table.value.columns)
+    model = json.loads(table.proto.columns)["model"]
+    assert model["pinned"] is True and model["width"] == wide_tables.ID_COLUMN_PX, model
+    assert table.proto.row_height >= wide_tables.WRAP_ROW_PX, table.proto.row_height
+    assert at.expander[0].label.startswith("The set-up of each model (input")
 
 
 def test_the_scope_counts_patients_not_breasts(app_env, monkeypatch, tmp_path):

@@ -98,9 +98,16 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
               "accuracy": 0.666667, "correct": 2,
               "accuracy_at": "each fold's decision threshold, 0.50 (default, as the model "
                              "card names none)"}  # fmt: skip
-    for prefix, data in (("cv-demo", app_env), ("cv-gone", tmp_path / "gone")):
+    # Pooled before 7 December 2026, 23:01 UTC at each fold card's map-score threshold (the
+    # stored format of then): its accuracy (0.5) read beside runs pooled since at 0.5 on
+    # case scores, in other units, without a word.
+    cards = papers | {"accuracy": 0.5, "correct": 1,
+                      "accuracy_at": "each fold's decision threshold: fold 1 0.9215, fold 2 "
+                                     "0.8800 (from the cards)"}  # fmt: skip
+    runs = (("cv-demo", app_env, papers), ("cv-gone", tmp_path / "gone", papers))
+    for prefix, data, told in (*runs, ("cv-cards", app_env, cards)):
         config = TrainConfig(data=str(data), task="birads").to_json()
-        record_result(_summary(prefix) | {"config": config, "papers_task": papers}, settings)
+        record_result(_summary(prefix) | {"config": config, "papers_task": told}, settings)
     at = _page()
     at.session_state["evaluate_tab"] = "Cross-validation"
     at.run()
@@ -126,6 +133,16 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
         assert set(differs["our data"]) == {expected} or all(
             d.startswith(expected) for d in differs["our data"]
         ), (prefix, set(differs["our data"]))
+    at.session_state["evaluate_cv_run"] = "cv-cards"
+    at.run()
+    assert not at.exception, at.exception
+    published, differs = _table(at, "published AUC"), _table(at, "differences")
+    assert set(published["our AUC"]) == {0.75}
+    assert set(published["our accuracy"]) == {"n/a"}, set(published["our accuracy"])
+    assert "accuracy" not in differs["differences"][0]
+    [said] = [w.value for w in at.warning if "each fold card's decision threshold" in w.value]
+    assert "0.500 (1 of 3 cases)" in said and "fold 1 0.9215, fold 2 0.8800" in said
+    assert "not comparable" in said and "Pool the folds" in said
 
 
 def _detections(data: Path) -> tuple[str, object]:

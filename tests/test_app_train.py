@@ -14,6 +14,7 @@ from mcalc import jobs
 from mcalc.config import get_settings
 from mcalc.errors import JobError
 from mcalc.models.train_config import TrainConfig
+from pages import wide_tables
 from pages.state import SELECTED_MODEL_KEY
 from tests.app_pages import choices_after_another_page, open_page
 
@@ -679,14 +680,20 @@ def test_compare_shows_each_model_s_test_metrics_beside_its_name(train_env, tmp_
     assert more.columns[0] == "model" and {"freeze", "input", "weights"} <= set(more.columns)
     assert list(compare["model"]) == list(more["model"]) == ["demo-custom"]
     assert at.expander[-1].label.startswith("The set-up of each model (input, freeze")
-    # An automatic id as long as a cross-validation fold's names its architecture and task:
-    # those two go under the table, which then fits a projector's 690 px (h/ids).
-    fold = "cv-efficientnet-calcification-20261207-221530-fold1of3"
+    # A user's own --id (81 characters): the model column sized to it made the table 788 px
+    # in a projector's 690, the id cut before its fold ("...-221530-fold1o"). The column
+    # has a width and its rows wrap the id instead (h/trainids), every column in view, on
+    # a wide screen too (h/ids had moved arch. and task under the table).
+    fold = "my-own-resnet50-retrain-with-hard-negatives-lr1e-4-seed7-20261208-221530-fold1of5"
     shutil.copytree(Path("models") / "demo-custom", tmp_path / "models" / fold)
     at.run()
-    [compare] = [d.value for d in at.dataframe if "AUC" in d.value.columns]
-    assert list(compare.columns) == ["model", "AUC", "accuracy", "sens.", "spec.", "synthetic"]
-    assert at.expander[-1].label.startswith("The set-up of each model (arch., task, input")
+    [table] = [d for d in at.dataframe if "AUC" in d.value.columns]
+    assert list(table.value.columns) == in_view and fold in list(table.value["model"])
+    model = json.loads(table.proto.columns)["model"]
+    assert model["pinned"] is True and model["width"] == wide_tables.ID_COLUMN_PX, model
+    assert table.proto.row_height > wide_tables.WRAP_ROW_PX - 1, table.proto.row_height
+    [more] = [d for d in at.dataframe if "trained by" in d.value.columns]
+    assert more.proto.row_height == table.proto.row_height  # the same id, whole in both
 
 
 def test_a_job_can_choose_its_decision_threshold_when_trained(train_env, monkeypatch):

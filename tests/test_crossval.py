@@ -499,3 +499,39 @@ def test_the_papers_task_accuracy_reads_case_scores_at_half_not_the_cards_map_th
         said
         == "0.50 on every fold's case scores (Evaluate's default on patch probabilities, the app's too)"
     )
+
+
+def test_a_run_stored_at_the_fold_cards_thresholds_is_recomputed_or_marked() -> None:
+    """Runs pooled before 7 December 2026, 23:01 UTC kept the accuracy at each fold card's
+    decision threshold (map-score units), shown beside runs pooled since at 0.5 on case
+    scores without a word. Recomputed from the folds' case scores where those are at hand
+    (the evaluation cache), else left out and the rule it used said."""
+    from mcalc.models.crossval import papers_task_accuracy, pool_scores
+    from mcalc.models.pooled_accuracy import ACCURACY_RULE, stored_accuracy
+    from tests.test_paired import GROUPS, _birads
+
+    fold = {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7}
+    parts = [_birads(GROUPS, fold), _birads(GROUPS, fold)]
+    old = {"accuracy": 0.5, "correct": 4, "n": 8,
+           "accuracy_at": "each fold's decision threshold, 0.9215 (Youden's J on validation)"}  # fmt: skip
+    marked = stored_accuracy(old)
+    assert marked.accuracy is None and marked.rule == "fold cards"
+    assert "0.500 (4 of 8 cases) at each fold's decision threshold, 0.9215" in marked.note
+    assert "not comparable" in marked.note
+    again = stored_accuracy(old, pool_scores(parts))
+    assert (again.accuracy, again.rule) == (1.0, ACCURACY_RULE)
+    assert again.at.startswith("0.50 on every fold's case scores")
+    assert "recomputed" in again.note and "it stored 0.500" in again.note
+    # Pooled since: as stored (the rule kept in the result from now on).
+    new = {"n": 8, **papers_task_accuracy(parts, [])}
+    assert new["accuracy_rule"] == ACCURACY_RULE
+    kept = stored_accuracy(new)
+    assert (kept.accuracy, kept.at, kept.note) == (1.0, new["accuracy_at"], None)
+    del new["accuracy_rule"]  # pooled between 23:01 and this change: the same rule
+    assert stored_accuracy(new).accuracy == 1.0 and stored_accuracy(new).note is None
+    # Every fold at its card's default 0.5: the numbers today's rule gives, said so.
+    half = old | {"accuracy_at": "each fold's decision threshold, 0.50 (default, as the model "
+                                 "card names none)"}  # fmt: skip
+    same = stored_accuracy(half)
+    assert same.accuracy == 0.5 and "the same" in same.note
+    assert stored_accuracy({"n": 8}).accuracy is None  # before any accuracy: n/a, as before

@@ -20,14 +20,12 @@ from mcalc.models.card import ModelCard
 
 __all__ = [
     "comparison_rows",
-    "page_in_view",
     "page_table_columns",
     "COLUMNS",
     "METRIC_COLUMNS",
     "PAGE_HEADERS",
     "PAGE_IN_VIEW",
     "LONG_ID_CHARS",
-    "LONG_ID_MOVED",
 ]
 
 #: Columns of :func:`comparison_rows`, in order.
@@ -78,27 +76,12 @@ PAGE_IN_VIEW: tuple[str, ...] = (
 )
 
 
-#: The longest model id with which :data:`PAGE_IN_VIEW` fits a projector's 690 px (an id of
-#: 44 characters made the table 692 px wide, a cross-validation fold's 54 751 px: h/ids).
+#: The longest model id that a page's table of models sizes its model column to: longer ones
+#: (a cross-validation fold's 54 characters made the table 751 px in a projector's 690, a
+#: user's 81-character ``--id`` 788 px, the id cut before its fold) are wrapped in a column
+#: of a set width, whole, every column of :data:`PAGE_IN_VIEW` still in view (h/ids,
+#: h/trainids; ``pages.wide_tables``).
 LONG_ID_CHARS = 40
-#: What an automatic id names (``<arch>-<task>-<time>``, ``cv-<arch>-<task>-<time>-fold1of3``):
-#: the columns a page moves under its table when an id is longer than :data:`LONG_ID_CHARS`,
-#: rather than cut the id, whose time and fold suffix tell two models apart.
-LONG_ID_MOVED: tuple[str, ...] = ("architecture", "task")
-
-
-def page_in_view(ids: Iterable[str]) -> tuple[str, ...]:
-    """The columns a page's table of models shows for models ``ids``: :data:`PAGE_IN_VIEW`,
-    less :data:`LONG_ID_MOVED` when an id is longer than :data:`LONG_ID_CHARS`.
-
-    >>> page_in_view(["demo-custom"]) == PAGE_IN_VIEW
-    True
-    >>> page_in_view(["demo-custom", "cv-resnet50-calcification-20261207-221530-fold1of3"])
-    ('model', 'test AUC', 'accuracy', 'sensitivity', 'specificity', 'synthetic data')
-    """
-    if max((len(i) for i in ids), default=0) <= LONG_ID_CHARS:
-        return PAGE_IN_VIEW
-    return tuple(c for c in PAGE_IN_VIEW if c not in LONG_ID_MOVED)
 
 
 def page_table_columns(columns: Iterable[str]) -> list[str]:

@@ -38,10 +38,9 @@ from mcalc.errors import DatasetError, McalcError, ModelError
 from mcalc.models.analysis import (
     analyse,
     ci_text,
-    papers_task_scores,
     papers_task_summary,
-    threshold_metrics,
 )
+from mcalc.models.pooled_accuracy import papers_task_accuracy
 from mcalc.models.scores import LEVELS, EvalScores
 from mcalc.models.split import MIN_PATIENTS, patient_folds
 from mcalc.models.train_config import TrainConfig
@@ -82,50 +81,6 @@ def fold_threshold(model: str | Path, models_dir: Path) -> DecisionThreshold:
     from mcalc.models.registry import load_card, resolve_model
 
     return decision_threshold(load_card(resolve_model(str(model), models_dir)))
-
-
-def papers_task_accuracy(
-    parts: list[EvalScores], cards: list[DecisionThreshold], at: float | None = None
-) -> dict[str, Any]:
-    """The pooled out-of-fold accuracy on the papers' task (benign vs suspicious, normal cases
-    left out; case score as for the AUC): each case decided by its own fold's model, as
-    Loizidou 2020 report leave-one-patient-out accuracies, its case score (the maximum of
-    sampled patch probabilities) read at ``at`` (``None``: Evaluate's and ``compare``'s
-    default, :data:`~mcalc.explain.metrics_threshold.METRICS_THRESHOLD`, 0.5).
-    Each fold card's decision threshold (``cards``, in fold order) is a map-score threshold
-    in other units (``--operating-point`` chooses one on whole images' dense maps): named,
-    not used (it was until 7 December 2026: with a card at 0.92, cases at 0.6 and 0.7 read
-    benign). JSON-ready: ``accuracy`` (``None`` without a case), ``correct`` and
-    ``accuracy_at`` (in words).
-
-    Example:
-        >>> papers_task_accuracy([], [])["accuracy"] is None
-        True
-    """
-    from mcalc.explain.metrics_threshold import DEFAULT_WHY, METRICS_THRESHOLD, OTHER_UNITS
-    from mcalc.explain.scoring import threshold_label
-
-    why = DEFAULT_WHY if at is None else "given"
-    at = METRICS_THRESHOLD if at is None else at
-
-    correct = total = 0
-    for scores in parts:
-        task = papers_task_scores(scores)
-        if len(task.y) == 0:  # a fold of normal cases only
-            continue
-        m = threshold_metrics(task, "case", at)
-        (tn, _), (_, tp) = m.confusion_matrix
-        correct, total = correct + tn + tp, total + m.n
-    said = f"{threshold_label(at)} on every fold's case scores ({why})"
-    named = [(i, t) for i, t in enumerate(cards, 1) if not t.is_default]
-    if named:
-        each = ", ".join(f"fold {i} {t.value:g} ({t.source})" for i, t in named)
-        said += f"; each fold card's decision threshold is {OTHER_UNITS}: {each}"
-    return {
-        "accuracy": round(correct / total, 6) if total else None,
-        "correct": correct,
-        "accuracy_at": said,
-    }
 
 
 def pool_scores(parts: list[EvalScores]) -> EvalScores:

@@ -28,6 +28,7 @@ from mcalc.models.architectures import ARCHITECTURES
 from mcalc.models.crossval import fold_threshold_lines
 from mcalc.models.freeze import STRATEGIES
 from mcalc.models.plan import STRATEGY_LABEL, random_freeze_text
+from mcalc.models.pooled_accuracy import stored_accuracy
 from mcalc.models.published import other_task_note, prior_use, reproduction_rows
 from mcalc.models.scores import EvalScores
 from mcalc.models.tasks import TASKS, has_papers_task
@@ -296,9 +297,16 @@ def published_ui(run: CrossvalRun, scores: EvalScores | None) -> None:
         + (f", 95% CI {papers['auc_ci_text']}" if papers.get("auc_ci_text") else "")
         + "."
     )
-    # Pooled before 7 December 2026: no accuracy (Loizidou 2020 gives accuracies only).
-    accuracy = papers.get("accuracy")
-    at = f"; accuracy at {papers['accuracy_at']}" if accuracy is not None else ""
+    # Pooled before 7 December 2026: no accuracy (Loizidou 2020 gives accuracies only);
+    # before its 23:01 UTC, one at each fold card's threshold (other units): recomputed from
+    # the cached scores, else left out and said.
+    stored = stored_accuracy(papers, scores)
+    if stored.note is not None and stored.accuracy is not None:
+        st.caption(stored.note)
+    elif stored.note is not None:
+        st.warning(stored.note, icon=":material/straighten:")
+    accuracy = stored.accuracy
+    at = f"; accuracy at {stored.at}" if accuracy is not None else ""
     fitted_table(
         pd.DataFrame(
             reproduction_rows(
