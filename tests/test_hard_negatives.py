@@ -109,8 +109,8 @@ def test_config_is_off_by_default_and_checked() -> None:
         (HARD_NEGATIVE_STAGE, "full", 3),
     ]
     bad = [
-        (dict(hard_negatives=-1), "hard negatives per image must be a whole number"),
-        (dict(hard_negatives=True), "hard negatives per image must be a whole number"),
+        (dict(hard_negatives=-1), "hard_negatives must be a whole number from 0 to 10000"),
+        (dict(hard_negatives=True), "hard_negatives must be a whole number from 0 to 10000"),
         (dict(hard_negatives=4, epochs=1), "needs at least 2, the 'train' stage has 1"),
         (dict(hard_negatives=4, task="birads"), "needs the calcification task"),
         (dict(hard_negatives=4, input="temporal"), "recent-input images only"),
