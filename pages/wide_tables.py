@@ -19,13 +19,17 @@ from pages import common
 
 __all__ = ["ID_COLUMN_PX", "WRAP_ROW_PX", "id_rows", "split_table"]
 
+#: A table's first column that holds an id (a model's, a cross-validation run's), wrapped;
+#: else its ``model`` column (Train's job history).
+ID_COLUMNS = ("model", "run")
 #: The width of a table's model column when an id is longer than ``LONG_ID_CHARS``: sized to
 #: an 81-character id it made Train's table 788 px in a projector's 690 (1280 px at 125 %),
-#: the grid cutting the id before its fold; at 250 px every column of Train's and Evaluate's
-#: tables fits 690 px (h/trainids).
-ID_COLUMN_PX = 250
-#: Characters of an id on one line of :data:`ID_COLUMN_PX` (14 px text: 41 fitted 260 px).
-ID_LINE_CHARS = 38
+#: the grid cutting the id before its fold; at 200 px every column of Train's and Evaluate's
+#: tables fits 690 px with an efficientnetb0 beside (250 px: 692 with a resnet50; h/trainids).
+ID_COLUMN_PX = 200
+#: Characters of an id on one line of :data:`ID_COLUMN_PX`, rounded down (14 px text: 41
+#: fitted 260 px; 6 px a character and 16 px of padding).
+ID_LINE_CHARS = 28
 #: Streamlit's grid wraps a cell's text only in rows taller than 4rem (64 px).
 WRAP_ROW_PX = 65
 #: A wrapped line's height and a cell's top and bottom padding, in px.
@@ -62,14 +66,17 @@ def split_table(
     its first column and every other one; none when nothing is left over.
 
     ``column_config`` applies to both tables (each uses the columns it shows); ``kwargs``
-    go to the first one (``height``...). A ``model`` column with an id over
+    go to the first one (``height``...). The id column (:data:`ID_COLUMNS`) with an id over
     ``LONG_ID_CHARS`` gets :data:`ID_COLUMN_PX` and both tables rows of :func:`id_rows`:
     the id wraps whole, on any screen, and the columns beside it stay in view."""
     config = dict(column_config or {})
-    rows = id_rows(frame["model"]) if "model" in frame.columns else None
-    if rows is not None:
-        model = config.get("model") or st.column_config.TextColumn(pinned=True)
-        config["model"] = {**model, "width": ID_COLUMN_PX}
+    first = frame.columns[0] if len(frame.columns) else None
+    ids = first if first in ID_COLUMNS else "model" if "model" in frame.columns else None
+    rows = None if ids is None else id_rows(frame[ids])
+    if ids is not None and rows is not None:
+        # Pinned where it leads the table (a pinned column is drawn first).
+        column = config.get(ids) or st.column_config.TextColumn(pinned=ids == first)
+        config[ids] = {**column, "width": ID_COLUMN_PX}
         kwargs["row_height"] = rows
     shown = [c for c in in_view if c in frame.columns]
     rest = [c for c in frame.columns if c not in shown]

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from mcalc.config import Settings
 from mcalc.jobs.crossval import record_result
 from mcalc.models.train_config import TrainConfig
+from pages.wide_tables import ID_COLUMN_PX, WRAP_ROW_PX
 from tests.app_pages import open_page, shown
 from tests.conftest import REPO
 
@@ -54,13 +55,25 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(app_env, ev
         "config": TrainConfig(data=str(app_env)).to_json(),
     }  # fmt: skip
     record_result(summary, Settings(runs_dir=tmp_path / "runs"))
+    # A user's --id prefix: the runs' table was 766 px in a projector's 690 with a 38-character
+    # run id, *started* cut (h/trainids): the id wraps, where from and when under the table.
+    long = "cv-efficientnet-birads-hard-negatives-lr1e-4-20261208-0130"
+    record_result(summary | {"prefix": long}, Settings(runs_dir=tmp_path / "runs"))
     at = _page()
     assert not any("folds" in df.value.columns for df in at.dataframe)  # drawn when chosen
     at.session_state["evaluate_tab"] = "Cross-validation"  # the reader chooses the tab
+    at.session_state["evaluate_cv_run"] = "cv-cli"
     at.run()
-    runs = _table(at, "folds")
-    assert list(runs["run"]) == ["cv-cli"] and runs["state"][0] == "pooled"
-    assert runs["from"][0] == "command line"
+    [table] = [d for d in at.dataframe if "state" in d.value.columns]
+    runs = shown(table).set_index("run")
+    assert list(runs.columns) == ["folds", "model", "state"], list(runs.columns)
+    assert set(runs.index) == {"cv-cli", long} and runs.loc["cv-cli", "state"] == "pooled"
+    assert json.loads(table.proto.columns).get("run", {}).get("width") == ID_COLUMN_PX, (
+        table.proto.columns
+    )
+    assert table.proto.row_height >= WRAP_ROW_PX
+    more = _table(at, "started").set_index("run")
+    assert more.loc["cv-cli", "from"] == "command line"
     pooled = _table(at, "pooled AUC")
     assert list(pooled["level"]) == list(levels) and pooled["pooled 95% CI"][0] == "0.500–0.800"
     assert list(_table(at, "case AUC")["model"]) == ["cv-cli-fold1of2", "cv-cli-fold2of2"]

@@ -132,16 +132,16 @@ def stored_accuracy(papers: Mapping[str, Any], pooled: EvalScores | None = None)
         return StoredAccuracy(float(accuracy), at, ACCURACY_RULE)
     old = (
         f"it stored {float(accuracy):.3f} ({papers.get('correct', '?')} of "
-        f"{papers.get('n', '?')} cases) at {at}, computed before {CHANGED} at each fold "
-        "card's decision threshold"
+        f"{papers.get('n', '?')} cases) at {at}"
     )
     if at.startswith(_OLD_AT_HALF):
         return StoredAccuracy(
             float(accuracy),
             at,
             FOLD_CARDS,
-            f"Pooled before {CHANGED}: {old}; every fold's was 0.50, so its accuracy is the "
-            f"same as today's rule gives ({ACCURACY_RULE}).",
+            f"Pooled before {CHANGED}, at each fold card's decision threshold: {old}. Every "
+            f"fold's was 0.50, so its accuracy is the same as today's rule gives "
+            f"({ACCURACY_RULE}).",
         )
     if pooled is not None:
         again = papers_task_accuracy([pooled], [])
@@ -151,13 +151,15 @@ def stored_accuracy(papers: Mapping[str, Any], pooled: EvalScores | None = None)
                 str(again["accuracy_at"]),
                 ACCURACY_RULE,
                 f"Accuracy recomputed from the folds' cached case scores ({ACCURACY_RULE}): "
-                f"{old}, a map-score threshold in other units.",
+                f"pooled before {CHANGED}, {old}, each fold card's map-score threshold, in "
+                "other units.",
             )
     return StoredAccuracy(
         None,
         at,
         FOLD_CARDS,
-        f"Pooled before {CHANGED}: {old}, a map-score threshold of whole images, in other "
-        f"units. That accuracy is not comparable with runs pooled since ({ACCURACY_RULE}) "
-        "and is left out here; *Pool the folds* again to recompute it.",
+        f"Pooled before {CHANGED}, at each fold card's decision threshold, a map-score "
+        f"threshold of whole images in other units: {old}. That accuracy is not comparable "
+        f"with runs pooled since ({ACCURACY_RULE}) and is left out here; *Pool the folds* "
+        "again to recompute it.",
     )

@@ -38,6 +38,7 @@ from mcalc.present.eval_figures import CurveEntry, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 from pages import common, signin, theme
 from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, PUBLISHED_IN_VIEW, fitted_table
+from pages.wide_tables import split_table
 
 
 def start_ui() -> None:
@@ -140,6 +141,11 @@ def _when(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC") if t else ""
 
 
+#: The runs' table's columns in view (from and started under it; an automatic run id names
+#: its time); a long run id wraps (pages.wide_tables).
+RUNS_IN_VIEW = ("run", "folds", "model", "state")
+
+
 def runs_ui(runs: list[CrossvalRun]) -> CrossvalRun | None:
     """The runs as a table; returns the one chosen."""
     settings = common.settings()
@@ -154,7 +160,8 @@ def runs_ui(runs: list[CrossvalRun]) -> CrossvalRun | None:
         }
         for r in runs
     ]
-    common.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_runs")
+    # Where and when under it: 766 px in a projector's 690 with a 38-character run id.
+    split_table(pd.DataFrame(rows), RUNS_IN_VIEW, key="evaluate_cv_runs", more="More columns")
     by_id = {r.id: r for r in runs}
     chosen = st.selectbox("Run", list(by_id), key="evaluate_cv_run", persist_state="session")
     return by_id.get(str(chosen))
